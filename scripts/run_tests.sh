@@ -13,7 +13,8 @@ fi
 .venv/bin/ruff check .
 .venv/bin/bandit -q -c pyproject.toml -r crm data service ui views app.py
 set +e
-.venv/bin/python -m pytest "$@"
+# Two workers by default (CI machines have 2 cores); PYTEST_WORKERS=0 runs in one process.
+.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then
