@@ -7,20 +7,26 @@ service layer swaps in a Redis-backed governor with the same two methods.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-# Sends happen a little before the CRM counts them (loopback or network delay varies call to call), so
-# a window is kept slightly longer than the vendor's; 0.5 s covers scheduling jitter on a busy machine.
+# The CRM counts a call when it arrives, somewhere between our send and its answer. So a call's slot is
+# held from the send and, once answered, re-stamped with the answer's time: the CRM counted it no later.
+# The margin on top covers clock granularity and scheduling jitter on a busy machine.
 DEFAULT_MARGIN = 0.5
 
 
 class Governor(Protocol):
     def acquire(self) -> float:
         """Block until one call may be sent; return the seconds waited."""
+        ...
+
+    def release(self) -> None:
+        """The call this thread's last ``acquire`` admitted has its answer (or failed)."""
         ...
 
     def backoff(self, seconds: float) -> None:
@@ -33,6 +39,9 @@ class Unlimited:
 
     def acquire(self) -> float:
         return 0.0
+
+    def release(self) -> None:
+        return None
 
     def backoff(self, seconds: float) -> None:
         # Nothing to pause: the caller's retry already waits ``retry_after`` (sleeping here too doubled it).
@@ -56,7 +65,8 @@ class RollingWindowGovernor:
         self.window = window + margin
         self._clock = clock
         self._sleep = sleep
-        self._sent: deque[float] = deque()
+        self._sent: deque[float] = deque()  # every call's stamp, ascending: its send, or its answer
+        self._open: deque[float] = deque()  # the send stamps of calls not yet answered
         self._paused_until = 0.0
         self._lock = threading.Lock()
 
@@ -69,6 +79,7 @@ class RollingWindowGovernor:
             self._sent.popleft()
         if len(self._sent) < self.limit:
             self._sent.append(now)
+            self._open.append(now)
             return 0.0
         return self._sent[0] + self.window - now
 
@@ -81,6 +92,15 @@ class RollingWindowGovernor:
                 return waited
             self._sleep(delay)
             waited += delay
+
+    def release(self) -> None:
+        with self._lock:
+            if not self._open:
+                return
+            sent = self._open.popleft()  # any open stamp will do: the window only counts stamps
+            with contextlib.suppress(ValueError):  # a call slower than the window was trimmed already
+                self._sent.remove(sent)
+            self._sent.append(self._clock())
 
     def backoff(self, seconds: float) -> None:
         with self._lock:

@@ -244,6 +244,8 @@ class ApiClient:
             response = self._client.request(method, path, headers=all_headers, **kwargs)
         except httpx.TransportError as exc:
             raise network_error(exc, redact(path)) from None
+        finally:
+            self.governor.release()
         if self.on_response:
             self.on_response(response)
         log.debug("%s %s -> %s", method, redact(path), response.status_code)

@@ -2,12 +2,13 @@
 
 :class:`crm.governor.RollingWindowGovernor` keeps a push under HubSpot's ``TEN_SECONDLY_ROLLING`` limit
 inside one process. Two queue workers pushing to the same portal would each allow the whole limit, and
-together draw 429s. :class:`RedisGovernor` has the same two methods (``acquire``, ``backoff``) with its
-state in Redis:
+together draw 429s. :class:`RedisGovernor` has the same methods (``acquire``, ``release``, ``backoff``)
+with its state in Redis:
 
 * a sorted set per account of the sends in the current window, scored by the Redis server's clock (one
-  clock for every worker, whatever host it runs on). One Lua script trims the set, counts it and adds the
-  send, atomically, or answers how long to wait, so no two workers can both take the last slot;
+  clock for every worker, whatever host it runs on), at the send and again at its answer (``release``).
+  One Lua script trims the set, counts it and adds the send, atomically, or answers how long to wait, so
+  no two workers can both take the last slot;
 * a pause key per account: ``backoff`` (the CRM answered 429 anyway) holds every worker, not only the
   one that was refused.
 
@@ -56,6 +57,14 @@ local oldest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
 return math.max(oldest + window - now, 1)
 """
 
+# KEYS[1]: sorted set of sends; ARGV[1]: a send's id. Re-stamps an admitted send with the time its answer
+# came (the CRM counted it no later), unless the window has dropped it already.
+RELEASE_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZADD', KEYS[1], 'XX', now, ARGV[1])
+"""
+
 # KEYS[1]: pause-until (ms). ARGV[1]: the pause in ms. A shorter pause never cuts a longer one short.
 BACKOFF_SCRIPT = """
 local t = redis.call('TIME')
@@ -95,6 +104,8 @@ class RedisGovernor:
         self._pause_key = f"{{{key}}}:pause"
         self._acquire = redis.register_script(ACQUIRE_SCRIPT)
         self._backoff = redis.register_script(BACKOFF_SCRIPT)
+        self._release = redis.register_script(RELEASE_SCRIPT)
+        self._thread = threading.local()  # the id of this thread's admitted send, until released
         self._local = RollingWindowGovernor(limit, window, margin=margin, sleep=sleep)
         self._clock = clock
         self._degraded = False
@@ -107,11 +118,11 @@ class RedisGovernor:
         while True:
             if self._in_outage():
                 return waited + self._local.acquire()
+            send_id = uuid.uuid4().hex
             try:
                 delay_ms = int(
                     self._acquire(
-                        keys=[self._sent_key, self._pause_key],
-                        args=[self.limit, self._window_ms, uuid.uuid4().hex],
+                        keys=[self._sent_key, self._pause_key], args=[self.limit, self._window_ms, send_id]
                     )
                 )
             except RedisError as exc:
@@ -119,10 +130,23 @@ class RedisGovernor:
                 return waited + self._local.acquire()
             self._note_recovered()
             if delay_ms <= 0:
+                self._thread.send_id = send_id
                 return waited
             delay = delay_ms / 1000
             self._sleep(delay)
             waited += delay
+
+    def release(self) -> None:
+        """Re-stamp this thread's admitted send with its answer's time (in Redis, or locally in an outage)."""
+        send_id = getattr(self._thread, "send_id", None)
+        self._thread.send_id = None
+        if send_id is None:
+            self._local.release()
+            return
+        try:
+            self._release(keys=[self._sent_key], args=[send_id])
+        except RedisError as exc:
+            self._note_outage(exc)
 
     def backoff(self, seconds: float) -> None:
         """The CRM throttled a call anyway: hold every worker on this account for ``seconds``."""

@@ -96,6 +96,28 @@ def test_a_burst_up_to_the_limit_goes_at_once_then_the_next_waits_out_the_window
     assert clock.sleeps and sum(clock.sleeps) == waited
 
 
+def test_a_slow_answer_holds_its_slot_until_a_window_after_the_answer(clock: FakeClock) -> None:
+    # The CRM counts a call when it arrives, which may be as late as its answer: a call that took 0.9 s
+    # must still count a full window after it was answered, not after it was sent.
+    governor = RollingWindowGovernor(2, window=1.0, margin=0.0, clock=clock, sleep=clock.sleep)
+    governor.acquire()
+    sent = clock.last_read
+    clock.sleep(0.9)
+    governor.release()
+    answered = clock.now
+    governor.acquire()
+    governor.release()
+    governor.acquire()  # the third call waits for the first slot: the one stamped at its answer
+    assert clock.last_read - answered >= 1.0
+    assert clock.last_read - sent >= 1.9
+
+
+def test_release_without_an_open_call_changes_nothing(clock: FakeClock) -> None:
+    governor = RollingWindowGovernor(1, window=1.0, margin=0.0, clock=clock, sleep=clock.sleep)
+    governor.release()
+    assert governor.acquire() == 0.0
+
+
 def test_default_margin_lengthens_the_window() -> None:
     governor = RollingWindowGovernor(3, window=10.0)
     assert governor.window == 10.0 + DEFAULT_MARGIN

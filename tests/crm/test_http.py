@@ -49,11 +49,15 @@ def router(response: httpx.Response) -> CRMError:
 class RecordingGovernor:
     def __init__(self) -> None:
         self.acquired = 0
+        self.released = 0
         self.backoffs: list[float] = []
 
     def acquire(self) -> float:
         self.acquired += 1
         return 0.0
+
+    def release(self) -> None:
+        self.released += 1
 
     def backoff(self, seconds: float) -> None:
         self.backoffs.append(seconds)
@@ -375,6 +379,7 @@ def test_api_calls_count_every_attempt_and_on_response_sees_every_answer(
     assert seen == [429, 503, 200, 200]
     assert client.api_calls == 5
     assert client.governor.acquired == 5  # type: ignore[attr-defined]
+    assert client.governor.released == 5, "every admitted call, the failed ones too, gives its slot back"  # type: ignore[attr-defined]
 
 
 def test_error_bodies_on_exceptions_are_redacted(make_client: Callable[..., ApiClient]) -> None:

@@ -110,6 +110,21 @@ def test_a_full_window_makes_every_worker_wait_and_other_accounts_not(
     assert len(asked) == 1
 
 
+def test_release_restamps_the_send_with_the_answers_time(redis_conn: Redis, queue_name: str) -> None:
+    key = f"{queue_name}:hubspot:1"
+    governor = RedisGovernor(redis_conn, key, 3, 60.0)
+    governor.acquire()
+    sent_key = f"{{{key}}}:sent"
+    [(member, sent_ms)] = redis_conn.zrange(sent_key, 0, -1, withscores=True)
+    time.sleep(0.2)  # the call takes a while: the CRM may have counted it as late as its answer
+    governor.release()
+    [(same, answered_ms)] = redis_conn.zrange(sent_key, 0, -1, withscores=True)
+    assert same == member
+    assert answered_ms - sent_ms >= 150
+    governor.release()  # nothing open any more: changes nothing
+    assert redis_conn.zcard(sent_key) == 1
+
+
 def test_a_backoff_holds_every_worker_on_the_account(redis_conn: Redis, queue_name: str) -> None:
     asked: list[float] = []
     key = f"{queue_name}:hubspot:1"
