@@ -22,7 +22,7 @@ import httpx
 
 from crm.adapter import CancelCheck, chunked
 from crm.batching import run_batches
-from crm.errors import ForbiddenError, NotFound, ValidationError
+from crm.errors import CRMError, ForbiddenError, NetworkError, NotFound, ServerError, ValidationError
 from crm.governor import Governor, RollingWindowGovernor, governor_for
 from crm.http import UNCERTAIN_RETRY, ApiClient, RetryPolicy, TokenSource
 from crm.hubspot_wire import RATE_WINDOW, property_error, route_error, to_field_def, wire
@@ -156,12 +156,8 @@ class HubSpotAdapter:
         unique = list(dict.fromkeys(e.strip().lower() for e in emails if e and e.strip()))
         wanted = sorted({*properties, *SYSTEM_PROPERTIES})
         found: dict[str, list[ExistingRecord]] = {}
-
-        def read(chunk: Sequence[str]) -> list[dict[str, Any]]:
-            body = {"idProperty": "email", "properties": wanted, "inputs": [{"id": e} for e in chunk]}
-            return self.api.request("POST", f"{CONTACTS}/batch/read", json=body).json().get("results", [])
-
-        for results in self._parallel(read, list(chunked(unique, BATCH_SIZE))):
+        chunks = list(chunked(unique, BATCH_SIZE))
+        for results in self._parallel(lambda chunk: self._read_by_email(chunk, wanted), chunks):
             for item in results:
                 props = item.get("properties") or {}
                 email = (props.get("email") or "").lower()
@@ -211,6 +207,38 @@ class HubSpotAdapter:
         )
 
     # ----- internals ---------------------------------------------------------------------------------
+    def _read_by_email(self, emails: Sequence[str], properties: Sequence[str]) -> list[dict[str, Any]]:
+        body = {"idProperty": "email", "properties": list(properties), "inputs": [{"id": e} for e in emails]}
+        return self.api.request("POST", f"{CONTACTS}/batch/read", json=body).json().get("results", [])
+
+    def _settle(self, batch: Sequence[WriteOp], started: float) -> list[RecordResult] | None:
+        """After an upsert whose every attempt lost its answer: did the CRM commit it? Read the batch back
+        by email. Every row written since the batch started means it landed (a batch commits whole);
+        anything else is left to the caller as the failure it was. None when it cannot be told."""
+        emails = [op.email.strip().lower() for op in batch]
+        try:
+            items = self._read_by_email(emails, SYSTEM_PROPERTIES)
+        except CRMError:
+            return None
+        since = started - 2.0  # the same clock-skew slack as for retried answers
+        landed = {
+            (item.get("properties") or {}).get("email", "").lower(): item
+            for item in items
+            if _epoch(item.get("updatedAt") or (item.get("properties") or {}).get("lastmodifieddate"))
+            >= since
+        }
+        if any(email not in landed for email in emails):
+            return None
+        return [
+            RecordResult(
+                op.key,
+                op.email,
+                Action.CREATED if _epoch(landed[email].get("createdAt")) >= since else Action.UPDATED,
+                str(landed[email]["id"]),
+            )
+            for op, email in zip(batch, emails, strict=True)
+        ]
+
     def _note_usage(self, response: httpx.Response) -> None:
         h = response.headers
         if "X-HubSpot-RateLimit-Daily" in h:
@@ -259,6 +287,11 @@ class HubSpotAdapter:
             response = self.api.request(
                 "POST", f"{CONTACTS}/batch/{'update' if update else 'upsert'}", json={"inputs": inputs}
             )
+        except (NetworkError, ServerError):
+            settled = None if update else self._settle(batch, started)
+            if settled is None:
+                raise
+            return settled
         except ValidationError as exc:
             if len(batch) == 1:
                 code, message = property_error(exc.message or "", exc.code or "VALIDATION_ERROR")

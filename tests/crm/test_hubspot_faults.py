@@ -10,16 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import httpx
 import pytest
 
 from crm.errors import AuthError, ForbiddenError, TokenExpired
-from crm.governor import Governor, RollingWindowGovernor
+from crm.governor import Governor, RollingWindowGovernor, Unlimited
 from crm.http import RetryPolicy, StaticToken
 from crm.hubspot import HubSpotAdapter
 from crm.hubspot_wire import RATE_WINDOW
 from crm.model import Action, LeadRecord, PushSummary, RecordResult, WriteKind, WriteOp
 from crm.oauth import TokenSet
 from crm.push import MemoryRecorder, run_push
+from crm.sandbox import SandboxTransport
 from crm.sandbox.hubspot import HubSpotSandbox
 
 Apps = Callable[..., HubSpotSandbox]
@@ -53,6 +55,9 @@ class RecordingGovernor:
 
     def acquire(self) -> float:
         return self.inner.acquire()
+
+    def release(self) -> None:
+        self.inner.release()
 
     def backoff(self, seconds: float) -> None:
         self.backoffs.append(seconds)
@@ -90,6 +95,41 @@ def test_a_lost_answer_after_the_write_creates_no_duplicate(
     # Every row was new: a retry after a lost answer still counts it as created, not updated.
     assert (summary.failed, summary.created, summary.updated) == (0, 600, 0)
     assert all(r.action == Action.CREATED and r.crm_id for r in results.values())
+    assert_landed_once(app, rows)
+
+
+class LoseUpsertAnswers(httpx.BaseTransport):
+    """The CRM commits every batch upsert, and every one of its answers is lost on the way back."""
+
+    def __init__(self, app: HubSpotSandbox) -> None:
+        self.inner = SandboxTransport(app)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.url.path.endswith("/batch/upsert"):
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        return response
+
+
+def test_when_every_answer_is_lost_a_read_back_settles_what_landed(
+    make_hubspot_app: Apps, hubspot_leads: Leads
+) -> None:
+    app = make_hubspot_app()
+    rows = hubspot_leads(150)
+    retry = RetryPolicy(attempts=3, base_delay=0.001, max_delay=0.01)
+    adapter = HubSpotAdapter(
+        StaticToken(app.options.token), base_url=app.base_url, transport=LoseUpsertAnswers(app),
+        governor=Unlimited(), account_key="lost-answers", retry=retry,
+    )  # fmt: skip
+    try:
+        results, summary = push(adapter, rows)
+    finally:
+        adapter.close()
+
+    assert app.stats.by_route["contacts.batch_upsert"] == 2 * 3  # every attempt committed, none answered
+    assert (summary.created, summary.updated, summary.failed) == (150, 0, 0)
+    held = {r["properties"]["email"]: r["id"] for r in app.dump()}
+    assert {r.crm_id for r in results.values()} == set(held.values())
     assert_landed_once(app, rows)
 
 
