@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,8 @@ from requests.adapters import HTTPAdapter
 from crm.sandbox.salesforce import DEFAULT_API_VERSION
 from crm.sandbox.server import SandboxHTTPServer
 
-# shared/ sits beside the repository (locally /work/shared, in CI beside the fresh clone).
-SHARED = Path(os.environ.get("CRM_SHARED_DIR", Path(__file__).resolve().parents[5] / "shared"))
-FIXTURES = SHARED / "fixtures" / "salesforce"
+# Real responses recorded from Salesforce orgs (see recorded/README.md for their source and licence).
+FIXTURES = Path(__file__).resolve().parent / "recorded"
 API = f"/services/data/v{DEFAULT_API_VERSION}"
 TOKEN = "sandbox-token"
 INSTANCE_HOST = "https://orgfarm-sandbox.my.salesforce.test"

@@ -11,12 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-from salesforce_helpers import API, FIXTURES, collection, exchanges, lead, recorded
+from salesforce_helpers import API, collection, exchanges, lead, recorded
 
 from crm.sandbox.salesforce import SalesforceSandbox
 from crm.sandbox.salesforce.ids import checksum, to18
 
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"recorded fixtures not found at {FIXTURES}")
 UNEMULATED = ("Account", "Opportunit")  # objects the sandbox does not keep
 
 
