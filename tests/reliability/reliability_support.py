@@ -37,7 +37,7 @@ from service.context import AppContext
 ROWS = 3000  # leads per fault case
 SEEDED_EVERY = 10  # every tenth lead is already in the CRM before the push (so it is updated)
 SEEDED_TITLE = "Seeded before the push"
-REPORT_ENV = "CRM_RELIABILITY_REPORT"  # where report.py collects the figures (JSON lines)
+REPORT_ENV = "CRM_RELIABILITY_REPORT"  # a file each case appends its figures to (JSON lines)
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 TITLE_FIELD = {"hubspot": "jobtitle", "salesforce": "Title"}
 SUCCESS = ("created", "updated")
@@ -238,7 +238,7 @@ class Outcome:
     failure_codes: dict[str, int] = field(default_factory=dict)
 
     def report(self) -> None:
-        """Print one line (visible with ``-s``) and append to the report file when report.py asks."""
+        """Print one line (visible with ``-s``) and append to the file named by CRM_RELIABILITY_REPORT."""
         print(f"\n[reliability] {json.dumps(asdict(self))}")
         path = os.environ.get(REPORT_ENV)
         if path:

@@ -12,8 +12,8 @@ daily API limit reached mid-run.
 After each: every input row has exactly one final result and the counters add up; the CRM holds exactly
 what the results say (each pushed email once, with the pushed values; refused and unsent rows absent, or
 untouched when they existed before); zero duplicates, zero lost rows. Every API call the CRM saw is
-counted on the run. Each case prints its figures (``-s``); ``tests/reliability/report.py`` collects them
-into docs/reliability.md.
+counted on the run. Each case prints its figures (``-s``) and appends them to the file named by
+``CRM_RELIABILITY_REPORT``; docs/reliability.md tabulates one such run.
 
 The random-fault cases send one batch at a time (``CRM_CONCURRENCY=1``): the sandbox's seeded fault
 sequence then meets the same calls on every run, so the figures are the same every time. The 429, token
