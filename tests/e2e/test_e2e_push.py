@@ -1,8 +1,8 @@
-"""In the browser: the Push page from campaign to summary against the HubSpot sandbox, and its screenshot.
+"""In the browser: the Push page from campaign to summary against the sandboxes, and its screenshot.
 
-Logs in, picks a demo campaign and the HubSpot sandbox, filters to HOT, runs the test (dry run), pushes
-after the confirmation, waits for the summary the background job's progress leads to, and saves
-``docs/screenshots/push.png``.
+Logs in, picks a demo campaign and the HubSpot sandbox (then, in a second test, the Salesforce sandbox
+with Lead), filters to HOT, runs the test (dry run), pushes after the confirmation, waits for the
+summary the background job's progress leads to, and saves ``docs/screenshots/push.png``.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ SCREENSHOT_HEIGHT = 2100  # px: Streamlit scrolls inside its own container, so m
 RUN_TIMEOUT_MS = 60_000  # an upper bound for the background job to finish, not a measurement
 
 
-def connect_hubspot_sandbox(server: AppServer) -> None:
-    """What "Use the sandbox" on the Providers page stores: a Sandbox connection to HubSpot."""
+def connect_sandbox(server: AppServer, provider: str) -> None:
+    """What "Use the sandbox" on the Providers page stores: a Sandbox connection to ``provider``."""
     database = Database(server.database_url)
     try:
         with database.begin() as session:
-            if get_connection_by_name(session, "hubspot") is None:
+            if get_connection_by_name(session, provider) is None:
                 create_connection(
-                    session, SecretBox(server.env["CRM_SECRET_KEY"]), name="hubspot", provider="hubspot",
+                    session, SecretBox(server.env["CRM_SECRET_KEY"]), name=provider, provider=provider,
                     auth_kind="sandbox", secret={"access_token": SandboxOptions().token},
                     settings={"sandbox": True}, created_by="e2e",
                 )  # fmt: skip
@@ -61,15 +61,13 @@ def metric(page: Page, label: str) -> Locator:
     return page.get_by_test_id("stMetric").filter(has_text=label).get_by_test_id("stMetricValue")
 
 
-@pytest.mark.e2e
-def test_push_hot_leads_to_the_hubspot_sandbox(page: Page, app_server: AppServer) -> None:
-    connect_hubspot_sandbox(app_server)
+def dry_run_then_push_hot_leads(page: Page, server: AppServer, send_to: str, target: str) -> int:
+    """Campaign → HOT only → test run → push → confirm; returns the number of HOT leads."""
     open_page(page, "Push")
-
     choose(page, "Campaign", re.compile(re.escape(CAMPAIGN)))
-    choose(page, "Send to", "HubSpot (sandbox)")
+    choose(page, "Send to", send_to)
     expect(metric(page, "Rows to push")).to_have_text("102")
-    hot = hot_leads(app_server)
+    hot = hot_leads(server)
     assert 0 < hot < 102
     page.get_by_test_id("stCheckbox").filter(has_text=re.compile("^Warm$")).click()
     expect(metric(page, "Rows to push")).not_to_have_text("102")
@@ -89,9 +87,16 @@ def test_push_hot_leads_to_the_hubspot_sandbox(page: Page, app_server: AppServer
     page.get_by_test_id("stCheckbox").filter(has_text="Test mode (dry run)").click()
     settle(page)
     page.get_by_role("button", name=f"Push {hot} rows…").click()
-    expect(page.get_by_text(re.compile(rf"Push {hot} rows of .* to HubSpot contacts\?"))).to_be_visible()
+    expect(page.get_by_text(re.compile(rf"Push {hot} rows of .* to {target}\?"))).to_be_visible()
     expect(page.get_by_text(re.compile(r"Estimated API calls:"))).to_be_visible()
     page.get_by_role("button", name="Confirm push").click()
+    return hot
+
+
+@pytest.mark.e2e
+def test_push_hot_leads_to_the_hubspot_sandbox(page: Page, app_server: AppServer) -> None:
+    connect_sandbox(app_server, "hubspot")
+    hot = dry_run_then_push_hot_leads(page, app_server, "HubSpot (sandbox)", "HubSpot contacts")
 
     summary = page.get_by_text(re.compile(rf"^Push #\d+ done: {hot} created, 0 updated, 0 skipped, 0 failed"))
     expect(summary).to_be_visible(timeout=RUN_TIMEOUT_MS)
@@ -102,3 +107,17 @@ def test_push_hot_leads_to_the_hubspot_sandbox(page: Page, app_server: AppServer
     page.get_by_role("heading", name="Push", level=1).scroll_into_view_if_needed()
     path = screenshot(page, "push")
     assert path.stat().st_size > 10_000
+
+
+@pytest.mark.e2e
+def test_push_hot_leads_to_the_salesforce_sandbox_as_leads(page: Page, app_server: AppServer) -> None:
+    connect_sandbox(app_server, "salesforce")
+    hot = dry_run_then_push_hot_leads(page, app_server, "Salesforce (sandbox)", "Salesforce Lead")
+
+    summary = page.get_by_text(
+        re.compile(rf"^Push #\d+ done: \d+ created, 0 updated, 0 skipped, \d+ failed of {hot}")
+    )
+    expect(summary).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    created, failed = map(int, re.findall(r"(\d+) (?:created|failed)", summary.inner_text()))
+    assert created > 0 and created + failed == hot
+    expect(page.get_by_role("button", name="Download results")).to_be_visible()
