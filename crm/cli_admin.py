@@ -83,15 +83,15 @@ def users_list(args: argparse.Namespace) -> int:
 
 def fields(args: argparse.Namespace) -> int:
     from crm.errors import CRMError
-    from service import connections
+    from service import adapters, connections
 
     if args.provider == "hubspot" and args.object:
         raise UsageError("--object applies to Salesforce only")
     ctx = app_context()
-    name = args.connection or connections.env_connection(ctx, args.provider).name
+    name = args.connection or adapters.env_connection(ctx, args.provider).name
     object_name = "contacts" if args.provider == "hubspot" else (args.object or "Lead")
     try:
-        adapter = connections.adapter_for(ctx, name, object_name)
+        adapter = adapters.adapter_for(ctx, name, object_name)
         defs = adapter.fields(refresh=True)
     except CRMError as exc:
         raise UsageError(connections.explain(exc, args.provider)) from None

@@ -134,7 +134,7 @@ def _campaign_rows(ctx: Any, args: argparse.Namespace) -> tuple[list[dict[str, A
 def push(args: argparse.Namespace) -> int:
     from crm.model import PushMode
     from data.runs import RunLocked
-    from service import connections, runs
+    from service import adapters, connections, runs
     from service.auth import Actor
 
     provider = args.provider
@@ -151,7 +151,7 @@ def push(args: argparse.Namespace) -> int:
         rows, refused, label = _csv_rows(args)
     else:
         rows, campaign_id, label = _campaign_rows(ctx, args)
-    conn_name = args.connection or connections.env_connection(ctx, provider).name
+    conn_name = args.connection or adapters.env_connection(ctx, provider).name
     request = runs.PushRequest(
         provider=provider,
         object_name=object_name,

@@ -21,7 +21,7 @@ from sqlalchemy import Text, and_, cast, func, not_, or_, select
 from crm.errors import CRMError
 from data.db import as_utc
 from data.models import PushRecord
-from service.connections import adapter_for
+from service.adapters import adapter_for
 from service.context import AppContext
 from service.exports import to_csv
 

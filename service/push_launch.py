@@ -20,8 +20,8 @@ from crm.mapping import LEAD_FIELDS, FieldMapping
 from data import runs as store
 from data.models import ACTIVE_RUN_STATES, PushRun
 from service import runs
+from service.adapters import adapter_for
 from service.auth import Actor
-from service.connections import adapter_for
 from service.context import AppContext
 from service.jobs import JobRunner
 from service.push_preview import usage_left

@@ -25,8 +25,8 @@ from crm.mapping import (
 from crm.model import FieldDef
 from crm.validation import Problem, check_mapping
 from data import prefs
+from service.adapters import adapter_for
 from service.auth import Actor, require_admin
-from service.connections import adapter_for
 from service.context import AppContext
 
 log = logging.getLogger("service.push_mapping")

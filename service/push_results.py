@@ -18,7 +18,7 @@ from crm.errors import CRMError
 from data import runs as store
 from data.db import as_utc
 from data.models import ACTIVE_RUN_STATES, Connection, PushRun
-from service.connections import build_adapter
+from service.adapters import build_adapter
 from service.context import AppContext
 from service.exports import to_csv
 

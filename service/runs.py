@@ -28,8 +28,9 @@ from data.lead_columns import LEAD_FIELDS
 from data.lead_errors import MERGED
 from data.leads import leads_frame
 from data.models import PushRun
+from service.adapters import adapter_for
 from service.auth import Actor
-from service.connections import PROVIDER_LABELS, adapter_for, explain, get
+from service.connections import PROVIDER_LABELS, explain, get
 from service.context import AppContext
 
 log = logging.getLogger("service.runs")

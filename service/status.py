@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from crm.model import ExistingRecord
 from crm.push import field_changes
 from data import runs as store
-from service.connections import adapter_for
+from service.adapters import adapter_for
 from service.context import AppContext
 
 CHUNK = 2000  # records read and saved per round

@@ -22,8 +22,9 @@ from crm.model import FieldDef
 from data.lead_columns import LEAD_FIELDS
 from data.lead_values import LABELS
 from service import push_mapping
+from service.adapters import adapter_for
 from service.auth import Actor, PermissionDenied
-from service.connections import adapter_for, explain
+from service.connections import explain
 from service.context import AppContext
 from ui import auth
 from ui import push_state as keys

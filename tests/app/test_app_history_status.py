@@ -36,7 +36,7 @@ from crm.model import LeadRecord
 from crm.push import MemoryRecorder, run_push
 from data import runs as store
 from data.models import PushRecord, utcnow
-from service import connections, history
+from service import adapters, connections, history
 from service.context import AppContext
 from ui import services
 
@@ -183,7 +183,7 @@ def test_resume_finishes_an_interrupted_run_sending_no_success_again(crm_app: Ap
         first = store.pending_records(session, run_id)[:40]
     leads = [LeadRecord(str(r.row_index), r.email or "", r.payload, r.payload_hash) for r in first]
     done = MemoryRecorder()
-    run_push(connections.adapter_for(ctx, "hubspot", OBJECTS["hubspot"]), leads, recorder=done)
+    run_push(adapters.adapter_for(ctx, "hubspot", OBJECTS["hubspot"]), leads, recorder=done)
     results = [store.ResultRow(int(r.key), str(r.action), r.crm_id) for r in done.results]
     with ctx.db.begin() as session:
         store.record_results(session, run_id, results, connection_id=conn.id, object_name="contacts")

@@ -11,7 +11,7 @@ from cli_support import HUBSPOT_TOKEN, Cli, Result, assert_no_token, call
 from crm.cli import build_parser, main
 from crm.mapping import default_mapping
 from data.leads import get_campaign_by_name_or_id
-from service import connections, runs
+from service import adapters, runs
 from service.auth import SYSTEM
 
 NA_SAAS = "Demo: North America SaaS decision-makers"
@@ -118,7 +118,7 @@ def results(module_cli: Cli, bad_files: None) -> dict[str, Result]:
     ctx = module_cli.context()
     try:
         env = {"HUBSPOT_ACCESS_TOKEN": HUBSPOT_TOKEN}
-        conn = connections.env_connection(ctx, "hubspot", env=env)
+        conn = adapters.env_connection(ctx, "hubspot", env=env)
         with ctx.db.session() as session:
             campaign = get_campaign_by_name_or_id(session, DACH)
         assert campaign is not None

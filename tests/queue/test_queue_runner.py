@@ -18,7 +18,7 @@ from crm.errors import NotConfigured
 from crm.governor import RollingWindowGovernor
 from crm.sandbox.server import SandboxHTTPServer
 from data.models import PushRun, utcnow
-from service import connections, runs
+from service import adapters, connections, runs
 from service.context import AppContext
 from service.jobs import runner_for
 from service.queue import (
@@ -140,7 +140,7 @@ def test_a_starting_worker_resumes_the_interrupted_runs_of_its_queue(
 def test_hubspot_adapters_share_a_redis_governor_only_in_queue_mode(queue_ctx: AppContext) -> None:
     conn = connections.get(queue_ctx, "hubspot")
     assert conn is not None
-    adapter = connections.build_adapter(queue_ctx, conn)
+    adapter = adapters.build_adapter(queue_ctx, conn)
     try:
         governor = adapter.governor  # type: ignore[attr-defined]
         assert isinstance(governor, RedisGovernor)
@@ -151,7 +151,7 @@ def test_hubspot_adapters_share_a_redis_governor_only_in_queue_mode(queue_ctx: A
         adapter.close()
 
     embedded = replace(queue_ctx, settings=replace(queue_ctx.settings, queue_url=None))
-    adapter = connections.build_adapter(embedded, conn)
+    adapter = adapters.build_adapter(embedded, conn)
     try:
         assert isinstance(adapter.governor, RollingWindowGovernor)  # type: ignore[attr-defined]
     finally:

@@ -2,7 +2,7 @@
 in-process sandboxes (which Sandbox connections use) reset around every test.
 
 * ``fast_retries``: installs :class:`reliability_support.FastRetry` as ``crm.http.RetryPolicy`` for the
-  test, so the adapters ``service.connections.build_adapter`` makes retry exactly as in production, with
+  test, so the adapters ``service.adapters.build_adapter`` makes retry exactly as in production, with
   millisecond back-offs. (The service takes no retry policy: see docs/reliability.md.)
 * ``logical_calls``: counts ``ApiClient.request`` calls (one per logical API call, however many HTTP
   attempts it took), so a case can report its retries as ``api_calls - logical calls``.

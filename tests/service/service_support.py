@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from crm import sandbox
 from crm.mapping import default_mapping
@@ -25,7 +25,7 @@ from data.db import Database
 from data.demo import load_demo
 from data.lead_import import import_campaign, prepare, read_table
 from data.leads import leads_frame, list_campaigns
-from data.models import PushRecord, PushRun
+from data.models import Connection, PushRecord, PushRun
 from service.auth import SYSTEM, Actor
 from service.context import AppContext
 from service.runs import PushRequest
@@ -33,6 +33,7 @@ from service.settings import Settings
 
 SECRET_KEY = Fernet.generate_key().decode()
 COOKIE_KEY = "cookie-key-for-service-tests-0123456789"
+FAKE_HUBSPOT_TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"  # what the HTTP sandbox is told to accept
 OBJECTS = {"hubspot": "contacts", "salesforce": "Lead"}
 NA_SAAS = "Demo: North America SaaS decision-makers"  # 102 leads; Salesforce refuses 2 (required fields)
 FINTECH = "Demo: Fintech webinar attendees"  # 88 leads, one with an invalid email
@@ -71,6 +72,11 @@ def make_ctx(database: Database, settings: Settings | None = None, *, demo: bool
         with database.begin() as session:
             load_demo(session)
     return ctx
+
+
+def connection_count(ctx: AppContext) -> int:
+    with ctx.db.session() as session:
+        return int(session.scalar(select(func.count()).select_from(Connection)) or 0)
 
 
 def campaign_id(ctx: AppContext, name: str) -> int:

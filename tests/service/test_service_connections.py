@@ -3,20 +3,18 @@ stored encrypted, refused to analysts, and disconnected (tokens revoked at the C
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from service_support import make_settings
+from service_support import FAKE_HUBSPOT_TOKEN, connection_count, make_settings
 from sqlalchemy import func, select, text
 
-from crm.errors import NotConfigured
 from crm.sandbox.server import SandboxHTTPServer
 from data.crypto import SECRET_KEY_FILE, SecretKeyError
 from data.db import Database
-from data.models import Campaign, Connection
+from data.models import Campaign
 from service import connections
 from service.auth import Actor, PermissionDenied
 from service.context import AppContext
@@ -24,7 +22,6 @@ from service.settings import Settings
 
 ADMIN = Actor("ada", "admin")
 ANALYST = Actor("ann", "analyst")
-FAKE_HUBSPOT_TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
 
 
 def raw_secret(ctx: AppContext, name: str) -> str:
@@ -32,11 +29,6 @@ def raw_secret(ctx: AppContext, name: str) -> str:
         value = session.execute(text("SELECT secret FROM connections WHERE name = :n"), {"n": name}).scalar()
     assert isinstance(value, str)
     return value
-
-
-def connection_count(ctx: AppContext) -> int:
-    with ctx.db.session() as session:
-        return int(session.scalar(select(func.count()).select_from(Connection)) or 0)
 
 
 def with_hubspot_url(ctx: AppContext, url: str) -> AppContext:
@@ -179,65 +171,6 @@ def test_private_app_disconnect_says_the_token_must_be_rotated(
     message = connections.disconnect(ctx, ADMIN, "hubspot")
 
     assert "cannot be revoked through the API" in message and connection_count(ctx) == 0
-
-
-def test_env_connection_needs_credentials_and_stores_none(sqlite_ctx: AppContext) -> None:
-    with pytest.raises(NotConfigured, match="HUBSPOT_ACCESS_TOKEN"):
-        connections.env_connection(sqlite_ctx, "hubspot", env={})
-    with pytest.raises(NotConfigured, match="SALESFORCE_INSTANCE_URL"):
-        connections.env_connection(sqlite_ctx, "salesforce", env={"SALESFORCE_CLIENT_ID": "only-id"})
-    assert connection_count(sqlite_ctx) == 0
-
-    env = {"HUBSPOT_ACCESS_TOKEN": "pat-from-env", "HUBSPOT_BASE_URL": "http://127.0.0.1:9"}
-    conn = connections.env_connection(sqlite_ctx, "hubspot", env=env)
-    again = connections.env_connection(sqlite_ctx, "hubspot", env=env)
-
-    assert conn.name == again.name == "env-hubspot" and conn.id == again.id
-    assert conn.auth_kind == "env" and conn.settings["base_url"] == "http://127.0.0.1:9"
-    with sqlite_ctx.db.session() as session:
-        secret = session.execute(text("SELECT secret FROM connections WHERE id = :i"), {"i": conn.id})
-        assert secret.scalar() is None
-
-
-def test_env_connection_made_by_two_runs_at_once_is_one(app_ctx: AppContext) -> None:
-    env = {"HUBSPOT_ACCESS_TOKEN": "pat-from-env"}
-    barrier = threading.Barrier(4)
-    ids: list[int] = []
-    errors: list[Exception] = []
-
-    def start_run() -> None:
-        barrier.wait()
-        try:
-            ids.append(connections.env_connection(app_ctx, "hubspot", env=env).id)
-        except Exception as exc:  # collected: the assertion below shows it
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start_run) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
-    assert errors == [] and len(ids) == 4 and len(set(ids)) == 1
-    assert connection_count(app_ctx) == 1
-
-
-def test_env_connection_adapter_uses_the_environment_token(
-    sqlite_ctx: AppContext, http_sandbox: Callable[..., SandboxHTTPServer], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    server = http_sandbox("hubspot", token=FAKE_HUBSPOT_TOKEN)
-    env = {"HUBSPOT_ACCESS_TOKEN": FAKE_HUBSPOT_TOKEN, "HUBSPOT_BASE_URL": server.base_url}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    conn = connections.env_connection(sqlite_ctx, "hubspot")
-
-    adapter = connections.build_adapter(sqlite_ctx, conn)
-    try:
-        account = adapter.account()
-    finally:
-        adapter.close()
-
-    assert account.account_id == "146872913" and set(server.app.stats.by_status) == {200}
 
 
 def test_build_uses_key_dir_and_loads_the_demo_once(tmp_path: Path) -> None:

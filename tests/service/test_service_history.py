@@ -14,7 +14,7 @@ from sqlalchemy import update
 
 from crm import sandbox
 from data.models import PushRecord, PushRun
-from service import connections, history, history_records, runs, status
+from service import adapters, connections, history, history_records, runs, status
 from service.auth import SYSTEM
 from service.context import AppContext
 from service.history import RecordQuery, RunFilters
@@ -189,7 +189,7 @@ def test_record_links_come_from_the_adapter_or_not_at_all(sqlite_demo_ctx: AppCo
     assert history.record_link_template(ctx, "hubspot", "contacts") is None  # not connected
     assert connections.connect_sandbox(ctx, SYSTEM, "hubspot").ok
     template = history.record_link_template(ctx, "hubspot", "contacts")
-    adapter = connections.adapter_for(ctx, "hubspot", "contacts")
+    adapter = adapters.adapter_for(ctx, "hubspot", "contacts")
     try:
         assert history.record_link(template, "1234") == adapter.record_url("1234")
     finally:

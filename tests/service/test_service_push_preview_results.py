@@ -17,7 +17,7 @@ from crm.sandbox.server import SandboxHTTPServer
 from data import connections as connection_store
 from data.leads import leads_frame
 from data.models import PushRun
-from service import connections, push_mapping, push_results, runs
+from service import adapters, connections, push_mapping, push_results, runs
 from service.auth import SYSTEM, Actor, PermissionDenied
 from service.context import AppContext
 from service.push_launch import request_rows
@@ -247,7 +247,7 @@ def test_only_admins_create_hubspot_properties(sqlite_ctx: AppContext) -> None:
     created = push_mapping.create_score_properties(sqlite_ctx, ADMIN, ["score", "tier"])
 
     assert [fd.name for fd in created] == ["crmpush_score", "crmpush_tier"]
-    adapter = connections.adapter_for(sqlite_ctx, "hubspot")
+    adapter = adapters.adapter_for(sqlite_ctx, "hubspot")
     try:
         fields = adapter.fields()
     finally:

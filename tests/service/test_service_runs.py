@@ -39,7 +39,7 @@ from data import runs as store
 from data.leads import save_lead_edits
 from data.models import PushRun, utcnow
 from data.runs import RunLocked
-from service import connections, runs
+from service import adapters, connections, runs
 from service.auth import SYSTEM
 from service.context import AppContext
 
@@ -294,7 +294,7 @@ def test_resume_of_an_interrupted_run_resends_no_success(
         first = store.pending_records(session, run_id)[:40]
     leads = [LeadRecord(str(r.row_index), r.email or "", r.payload, r.payload_hash) for r in first]
     done = MemoryRecorder()
-    run_push(connections.adapter_for(demo_ctx, provider, OBJECTS[provider]), leads, recorder=done)
+    run_push(adapters.adapter_for(demo_ctx, provider, OBJECTS[provider]), leads, recorder=done)
     results = [
         store.ResultRow(int(r.key), str(r.action), r.crm_id, r.error_code, r.error_message)
         for r in done.results
