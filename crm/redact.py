@@ -14,15 +14,17 @@ _secrets: set[str] = set()
 _lock = threading.Lock()
 _installed = False
 MIN_SECRET_LENGTH = 8  # shorter values are too likely to occur by chance to be worth masking
+MASK = "••••"
+MASK_MIN_LENGTH = 12  # below this, even 4 characters say too much about a secret
 
 
 def mask(secret: str | None) -> str:
     """A display form showing at most the last 4 characters (nothing of a short secret)."""
     if not secret:
         return ""
-    if len(secret) < 12:
-        return "••••"
-    return "••••" + secret[-4:]
+    if len(secret) < MASK_MIN_LENGTH:
+        return MASK
+    return MASK + secret[-4:]
 
 
 def register(*secrets: str | None) -> None:

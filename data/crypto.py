@@ -27,8 +27,6 @@ log = logging.getLogger("data.crypto")
 SECRET_KEY_FILE = DATA_DIR / "secret.key"  # git-ignored (data/*.key)
 COOKIE_KEY_FILE = DATA_DIR / "cookie.key"  # signs streamlit-authenticator's re-login cookie
 KEY_FILE_MODE = 0o600
-MASK = "••••"
-MASK_MIN_LENGTH = 12  # below this, even 4 characters say too much about a secret
 
 
 class CryptoError(Exception):
@@ -159,12 +157,3 @@ class SecretBox:
             return self._fernet.rotate(token.encode("ascii")).decode("ascii")
         except InvalidToken:
             raise DecryptionError("A stored secret cannot be decrypted with any configured key") from None
-
-
-def mask(secret: str | None) -> str:
-    """A display form: at most the last 4 characters, nothing at all of a short secret."""
-    if not secret:
-        return ""
-    if len(secret) < MASK_MIN_LENGTH:
-        return MASK
-    return MASK + secret[-4:]

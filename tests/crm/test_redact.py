@@ -49,6 +49,11 @@ def test_mask_of_nothing_is_empty() -> None:
     assert mask("") == ""
 
 
+def test_mask_examples() -> None:
+    assert mask("pat-na1-abcdefgh-1234") == "••••1234"
+    assert mask("short") == "••••"
+
+
 def test_registered_secrets_are_masked_in_text() -> None:
     token = "pat-na1-11112222-3333-4444-5555-666677778888"
     register(token)
