@@ -41,6 +41,12 @@ from crm.validation import RowValidator, is_valid_email
 RECORD_CHUNK = 1000  # results decided before any write are recorded in chunks of this size
 
 
+UNCHANGED = "UNCHANGED"
+UNCHANGED_MESSAGE = (
+    "Unchanged since the last successful push; not sent again. Force a full push to send it anyway."
+)
+
+
 @dataclass(frozen=True)
 class PushOptions:
     mode: PushMode = PushMode.UPSERT
@@ -187,15 +193,7 @@ def screen(
         if previous_hashes and not force_full:
             fingerprint = row.fingerprint or payload_hash(object_name, row.properties)
             if previous_hashes.get(key) == fingerprint:
-                decided.append(
-                    _result(
-                        row,
-                        Action.SKIPPED,
-                        "UNCHANGED",
-                        "Unchanged since the last successful push; "
-                        "not sent again. Force a full push to send it anyway.",
-                    )
-                )
+                decided.append(_result(row, Action.SKIPPED, UNCHANGED, UNCHANGED_MESSAGE))
                 continue
         ready.append(row)
     return ready, decided

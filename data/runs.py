@@ -46,6 +46,7 @@ class PendingRow:
     payload: dict[str, Any]
     payload_hash: str | None
     lead_id: int | None = None
+    decided: ResultRow | None = None  # known before sending (e.g. unchanged): stored final, not pending
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,9 @@ def create_run(
     parent_run_id: int | None = None,
     parent_kind: str | None = None,
 ) -> PushRun:
-    """Insert a ``queued`` run and all its records ``pending``. Dry runs pass ``lock_key=None``."""
+    """Insert a ``queued`` run and all its records: ``pending``, or final where ``decided``. Dry runs pass
+    ``lock_key=None``."""
+    decided = Counter(str(r.decided.action) for r in rows if r.decided is not None)
     # str(): a StrEnum would reach psycopg as its member name.
     run = PushRun(
         created_by=created_by, provider=str(provider), connection_id=connection_id,
@@ -119,6 +122,7 @@ def create_run(
         source_label=source_label, mode=str(mode), dry_run=dry_run, filters=dict(filters),
         mapping=dict(mapping), options=dict(options), lock_key=lock_key, parent_run_id=parent_run_id,
         parent_kind=parent_kind, total=len(rows), state="queued", started_at=utcnow(),
+        **{action: decided[action] for action in RESULT_ACTIONS},
     )  # fmt: skip
     try:
         with session.begin_nested():
@@ -128,11 +132,22 @@ def create_run(
     for start in range(0, len(rows), INSERT_CHUNK):
         params = [
             {"run_id": run.id, "row_index": r.row_index, "lead_id": r.lead_id, "email": r.email,
-             "action": "pending", "row": r.row, "payload": r.payload, "payload_hash": r.payload_hash}
+             "row": r.row, "payload": r.payload, "payload_hash": r.payload_hash, **_outcome(r.decided)}
             for r in rows[start : start + INSERT_CHUNK]
         ]  # fmt: skip
         session.execute(insert(_records), params)
     return run
+
+
+def _outcome(decided: ResultRow | None) -> dict[str, Any]:
+    if decided is None:
+        return {"action": "pending", "crm_id": None, "error_code": None, "error_message": None}
+    return {
+        "action": str(decided.action),
+        "crm_id": decided.crm_id,
+        "error_code": decided.error_code,
+        "error_message": decided.error_message,
+    }
 
 
 def claim_run(session: Session, run_id: int, worker: str) -> bool:
@@ -402,21 +417,32 @@ def list_runs(
     return list(session.scalars(stmt.execution_options(populate_existing=True))), int(total)
 
 
+def last_pushed(
+    session: Session, connection_id: int, object_name: str, email_keys: Collection[str]
+) -> dict[str, tuple[str, str | None]]:
+    """email key -> (payload hash, CRM id) of its last successful push to this connection and object."""
+    wanted = {key for key in map(email_key, email_keys) if key}
+    base = select(SyncState.email_key, SyncState.payload_hash, SyncState.crm_id).where(
+        SyncState.connection_id == connection_id, SyncState.object_name == object_name
+    )
+    if len(wanted) > WHOLE_SCAN_THRESHOLD:
+        return {key: (digest, crm_id) for key, digest, crm_id in session.execute(base) if key in wanted}
+    keys, found = sorted(wanted), {}
+    for start in range(0, len(keys), IN_CHUNK):
+        chunk = keys[start : start + IN_CHUNK]
+        rows = session.execute(base.where(SyncState.email_key.in_(chunk)))
+        found.update({key: (digest, crm_id) for key, digest, crm_id in rows})
+    return found
+
+
 def last_pushed_hashes(
     session: Session, connection_id: int, object_name: str, email_keys: Collection[str]
 ) -> dict[str, str]:
     """email key -> payload hash of its last successful push to this connection and object."""
-    wanted = {key for key in map(email_key, email_keys) if key}
-    base = select(SyncState.email_key, SyncState.payload_hash).where(
-        SyncState.connection_id == connection_id, SyncState.object_name == object_name
-    )
-    if len(wanted) > WHOLE_SCAN_THRESHOLD:
-        return {key: value for key, value in session.execute(base).tuples() if key in wanted}
-    keys, found = sorted(wanted), {}
-    for start in range(0, len(keys), IN_CHUNK):
-        chunk = keys[start : start + IN_CHUNK]
-        found.update(session.execute(base.where(SyncState.email_key.in_(chunk))).tuples().all())
-    return found
+    return {
+        key: digest
+        for key, (digest, _) in last_pushed(session, connection_id, object_name, email_keys).items()
+    }
 
 
 def save_checks(session: Session, run_id: int, checks: Sequence[CheckRow]) -> None:

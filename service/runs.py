@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,7 +23,7 @@ from typing import Any
 from crm.errors import CRMError, NotConfigured
 from crm.mapping import FieldMapping, parse_mapping, payload_hash
 from crm.model import LeadRecord, Progress, PushMode, PushSummary, RecordResult
-from crm.push import PushOptions, run_push
+from crm.push import UNCHANGED, UNCHANGED_MESSAGE, PushOptions, run_push
 from data import runs as store
 from data.lead_columns import LEAD_FIELDS
 from data.lead_errors import MERGED
@@ -83,20 +84,20 @@ def create(ctx: AppContext, request: PushRequest) -> int:
     if conn is None:
         label = PROVIDER_LABELS.get(request.connection_name, request.connection_name)
         raise NotConfigured(f"{label} is not connected: an admin can connect it on the Providers page.")
+    previous = _unchanged_candidates(ctx, conn.id, request)
     pending = []
     for index, row in enumerate(request.rows, start=1):
         payload = request.mapping.apply(row)
+        digest = payload_hash(request.object_name, payload)
+        email = row.get("email") or None
+        last = previous.get(store.email_key(email) or "")
+        if last is not None and last[0] == digest:
+            # Decided now, so a re-push of an unchanged campaign stores no copy of the rows and sends none.
+            outcome = store.ResultRow(index, "skipped", last[1], UNCHANGED, UNCHANGED_MESSAGE)
+            pending.append(store.PendingRow(index, email, {}, {}, digest, row.get("lead_id"), outcome))
+            continue
         clean_row = {k: v for k, v in row.items() if k != "lead_id" and v is not None and v == v}
-        pending.append(
-            store.PendingRow(
-                row_index=index,
-                email=(row.get("email") or None),
-                row=clean_row,
-                payload=payload,
-                payload_hash=payload_hash(request.object_name, payload),
-                lead_id=row.get("lead_id"),
-            )
-        )
+        pending.append(store.PendingRow(index, email, clean_row, payload, digest, row.get("lead_id")))
     offset = len(pending)
     refused = [
         (offset + i, row_number, email, code, message)
@@ -143,6 +144,19 @@ def create(ctx: AppContext, request: PushRequest) -> int:
                 ],
             )
         return run.id
+
+
+def _unchanged_candidates(
+    ctx: AppContext, connection_id: int, request: PushRequest
+) -> dict[str, tuple[str, str | None]]:
+    """The last push (hash, CRM id) of each email that occurs once in the request. A repeated email is
+    left to the engine, which merges it into its last row; a forced full push skips nothing."""
+    if request.force_full:
+        return {}
+    keys = Counter(store.email_key(row.get("email")) for row in request.rows)
+    unique = [key for key, count in keys.items() if key and count == 1]
+    with ctx.db.session() as session:
+        return store.last_pushed(session, connection_id, request.object_name, unique)
 
 
 class DbRecorder:
@@ -202,7 +216,10 @@ class DbRecorder:
 def execute(
     ctx: AppContext, run_id: int, on_progress: Callable[[Progress], None] | None = None
 ) -> PushSummary | None:
-    """Claim the run and send its pending rows. None when another worker has it already."""
+    """Claim the run and send its pending rows. None when another worker has it already.
+
+    The summary covers the rows this execution decided; the run in the database holds the whole run's
+    counts (rows decided at creation, such as unchanged ones, and by an earlier executor included)."""
     with ctx.db.begin() as session:
         if not store.claim_run(session, run_id, WORKER):
             return None

@@ -75,18 +75,20 @@ def _phase(ctx: Any, url: str, sandbox_pid: int | None, request: Any) -> dict[st
         finished = time.perf_counter()
     figures = section.result()
     assert summary is not None, "the run was not executed"
-    with ctx.db.session() as session:
+    with ctx.db.session() as session:  # the run's counts: rows decided at creation included
+        run = store.get_run(session, run_id)
         records, _ = store.run_records(session, run_id, action="skipped")
         unchanged = sum(1 for r in records if r.error_code == "UNCHANGED")
+    assert run is not None
     return {
         **figures,
         "create_s": figures["wall_s"] - (finished - created_at),
         "execute_s": finished - created_at,
         "write_calls": write_calls(figures["by_route"]),
-        "created": summary.created,
-        "updated": summary.updated,
-        "skipped": summary.skipped,
-        "failed": summary.failed,
+        "created": run.created,
+        "updated": run.updated,
+        "skipped": run.skipped,
+        "failed": run.failed,
         "unchanged": unchanged,
     }
 
