@@ -4,7 +4,7 @@ Collections and by Bulk API 2.0. Each changes its own record and nothing else; t
 never sees a malformed query.
 
 The adapter-level cases (every injection string against ``lookup``, a hypothesis round trip through the
-sandbox's SOQL parser) are in tests/crm/test_salesforce.py; here the whole push path runs.
+sandbox's SOQL parser) are in tests/crm/test_salesforce_lookup.py; here the whole push path runs.
 """
 
 from __future__ import annotations
