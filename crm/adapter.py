@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:
+    from crm.http import ApiClient
 
 from crm.model import (
     AccountInfo,
@@ -79,3 +82,20 @@ def chunked(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     """Consecutive slices of at most ``size`` items."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+class ApiAdapter:
+    """What every adapter over an :class:`crm.http.ApiClient` reports the same way."""
+
+    api: ApiClient
+    _usage: dict[str, int]
+
+    @property
+    def api_calls(self) -> int:
+        return self.api.api_calls
+
+    def close(self) -> None:
+        self.api.close()
+
+    def usage(self) -> Mapping[str, int]:
+        return dict(self._usage)

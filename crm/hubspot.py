@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from crm.adapter import CancelCheck, chunked
+from crm.adapter import ApiAdapter, CancelCheck, chunked
 from crm.batching import run_batches
 from crm.errors import CRMError, ForbiddenError, NetworkError, NotFound, ServerError, ValidationError
 from crm.governor import Governor, RollingWindowGovernor, governor_for
@@ -61,7 +61,7 @@ RECORD_URL = "https://{ui_domain}/contacts/{portal_id}/record/0-1/{crm_id}"
 SYSTEM_PROPERTIES = ("email", "lastmodifieddate", "hs_merged_object_ids")
 
 
-class HubSpotAdapter:
+class HubSpotAdapter(ApiAdapter):
     provider = Provider.HUBSPOT
     object_name = "contacts"
     upserts_by_email = True
@@ -104,16 +104,6 @@ class HubSpotAdapter:
         )
 
     # ----- interface ---------------------------------------------------------------------------------
-    @property
-    def api_calls(self) -> int:
-        return self.api.api_calls
-
-    def close(self) -> None:
-        self.api.close()
-
-    def usage(self) -> Mapping[str, int]:
-        return dict(self._usage)
-
     def account(self) -> AccountInfo:
         details = self.api.request("GET", ACCOUNT_DETAILS).json()
         used = limit = None

@@ -15,7 +15,8 @@ from typing import Any
 
 from crm.model import Value
 
-# The lead fields our campaigns carry, in display order.
+# The lead fields our campaigns carry, in display order (data.lead_columns keeps the same list; a test
+# checks they agree, since crm and data never import each other).
 LEAD_FIELDS: tuple[str, ...] = (
     "email",
     "first_name",

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
-from crm.adapter import CancelCheck, chunked
+from crm.adapter import ApiAdapter, CancelCheck, chunked
 from crm.batching import run_batches
 from crm.errors import RetriableError, ServerError
 from crm.http import ApiClient, RetryPolicy, TokenSource
@@ -57,7 +57,7 @@ CREATE_ATTEMPTS = 4
 SYSTEM_FIELDS = ("Email", "LastModifiedDate")
 
 
-class SalesforceAdapter:
+class SalesforceAdapter(ApiAdapter):
     provider = Provider.SALESFORCE
     upserts_by_email = False
 
@@ -98,16 +98,6 @@ class SalesforceAdapter:
         self.bulk = BulkClient(self.api, self.data_path, object_name, poll_interval=poll_interval)
 
     # ----- interface ---------------------------------------------------------------------------------
-    @property
-    def api_calls(self) -> int:
-        return self.api.api_calls
-
-    def close(self) -> None:
-        self.api.close()
-
-    def usage(self) -> Mapping[str, int]:
-        return dict(self._usage)
-
     def account(self) -> AccountInfo:
         info = self.api.request("GET", "/services/oauth2/userinfo").json()
         limits = self.api.request("GET", f"{self.data_path}/limits").json().get("DailyApiRequests", {})

@@ -105,6 +105,22 @@ class RunRow:
         return self.state in ACTIVE_RUN_STATES
 
     @property
+    def tone(self) -> str:
+        """green: every row ok; red: nothing succeeded (or the run failed); amber: anything between."""
+        if self.state == "completed" and self.failed == 0:
+            return "green"
+        if self.state == "failed" or (self.done and self.created + self.updated + self.skipped == 0):
+            return "red"
+        return "amber"
+
+    def rate(self, now: datetime | None = None) -> float:
+        """Rows done per second since the run was created."""
+        if self.started_at is None:
+            return 0.0
+        elapsed = ((now or datetime.now(UTC)) - self.started_at).total_seconds()
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    @property
     def target(self) -> str:
         """``HubSpot contacts``, ``Salesforce Lead``."""
         return f"{PROVIDER_LABELS.get(self.provider, self.provider)} {self.object_name}"

@@ -8,19 +8,17 @@ value changes (before → after). Sandbox connections have no real record page, 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
 from crm.errors import CRMError
 from data import runs as store
-from data.db import as_utc
-from data.models import ACTIVE_RUN_STATES, Connection, PushRun
+from data.models import Connection
 from service.adapters import build_adapter
 from service.context import AppContext
 from service.exports import to_csv
+from service.history import RunRow, run_row
 
 RESULT_COLUMNS = ("row", "lead_id", "email", "action", "crm_id", "crm_url", "error_code", "error", "changes")
 CSV_COLUMNS = ("row", "email", "action", "crm_id", "crm_url", "error_code", "error", "changes")
@@ -29,75 +27,11 @@ _ID_SLOT = "__CRM_PUSH_RECORD_ID__"
 _SHOWN_VALUE_CHARS = 60  # of a before/after value in the changes text; the CRM has the whole value
 
 
-@dataclass(frozen=True)
-class RunView:
-    """What the page shows of a run: counters, state and timing."""
-
-    id: int
-    state: str
-    dry_run: bool
-    total: int
-    created: int
-    updated: int
-    skipped: int
-    failed: int
-    api_calls: int
-    created_by: str
-    started_at: datetime | None
-    error_message: str | None
-    object_name: str
-    campaign_id: int | None
-    parent_run_id: int | None
-
-    @property
-    def done(self) -> int:
-        return self.created + self.updated + self.skipped + self.failed
-
-    @property
-    def active(self) -> bool:
-        return self.state in ACTIVE_RUN_STATES
-
-    @property
-    def tone(self) -> str:
-        """green: every row ok; red: nothing succeeded (or the run failed); amber: anything between."""
-        if self.state == "completed" and self.failed == 0:
-            return "green"
-        if self.state == "failed" or (self.done and self.created + self.updated + self.skipped == 0):
-            return "red"
-        return "amber"
-
-    def rate(self, now: datetime | None = None) -> float:
-        """Rows done per second since the run was created."""
-        if self.started_at is None:
-            return 0.0
-        elapsed = ((now or datetime.now(UTC)) - self.started_at).total_seconds()
-        return self.done / elapsed if elapsed > 0 else 0.0
-
-
-def view(run: PushRun) -> RunView:
-    return RunView(
-        id=run.id,
-        state=run.state,
-        dry_run=run.dry_run,
-        total=run.total,
-        created=run.created,
-        updated=run.updated,
-        skipped=run.skipped,
-        failed=run.failed,
-        api_calls=run.api_calls,
-        created_by=run.created_by,
-        started_at=as_utc(run.started_at),
-        error_message=run.error_message,
-        object_name=run.object_name,
-        campaign_id=run.campaign_id,
-        parent_run_id=run.parent_run_id,
-    )
-
-
-def run_view(ctx: AppContext, run_id: int) -> RunView | None:
+def run_view(ctx: AppContext, run_id: int) -> RunRow | None:
+    """What the Push page shows of a run: the History page's row of it."""
     with ctx.db.session() as session:
         run = store.get_run(session, run_id)
-        return view(run) if run is not None else None
+        return run_row(run) if run is not None else None
 
 
 def _shown(value: Any) -> str:

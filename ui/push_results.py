@@ -20,6 +20,7 @@ from service import push_launch, push_results
 from service.auth import Actor
 from service.connections import explain
 from service.context import AppContext
+from service.history import RunRow
 from ui import push_leads, services
 from ui import push_state as keys
 from ui.push_source import Source
@@ -58,9 +59,7 @@ def _results(
     return frame, push_results.by_lead(frame, dry_run)
 
 
-def results(
-    ctx: AppContext, source: Source, view: push_results.RunView
-) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+def results(ctx: AppContext, source: Source, view: RunRow) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """(every row, per lead) of a finished run; None while it runs."""
     if view.active:
         return None
@@ -69,7 +68,7 @@ def results(
     return _results(str(ctx.db.url), view.id, view.state, view.done, template, view.dry_run, ctx)
 
 
-def summary_card(view: push_results.RunView, stale: bool) -> None:
+def summary_card(view: RunRow, stale: bool) -> None:
     """Green: all ok; amber: partly; red: failed. Test runs say what a push would do."""
     kind = {"green": st.success, "amber": st.warning, "red": st.error}[view.tone]
     icon = {"green": ":material/check_circle:", "amber": ":material/warning:", "red": ":material/error:"}
@@ -134,7 +133,7 @@ def _table(frame: pd.DataFrame, dry_run: bool) -> None:
         st.caption(f"The first {SHOWN_ROWS:,} of {len(rows):,}; the download has them all.")
 
 
-def section(ctx: AppContext, actor: Actor, source: Source, view: push_results.RunView, stale: bool) -> None:
+def section(ctx: AppContext, actor: Actor, source: Source, view: RunRow, stale: bool) -> None:
     summary_card(view, stale)
     found = results(ctx, source, view)
     if found is None:

@@ -24,6 +24,7 @@ from service import push_launch, push_mapping, push_preview, push_results, runs
 from service.auth import Actor
 from service.connections import PROVIDER_LABELS, explain
 from service.context import AppContext
+from service.history import RunRow
 from ui import push_leads, services
 from ui import push_state as keys
 from ui.push_source import Source
@@ -46,7 +47,7 @@ class Plan:
     counts: push_preview.Counts
 
 
-def attached_run(ctx: AppContext, target: push_launch.Target) -> push_results.RunView | None:
+def attached_run(ctx: AppContext, target: push_launch.Target) -> RunRow | None:
     """The run this page shows: one running for this campaign and object now (whoever started it,
     e.g. before a reload), else the last one this session started here."""
     runs_by_target = keys.bucket(keys.RUNS)

@@ -242,3 +242,10 @@ def test_apply_never_sends_nan_or_none() -> None:
     payload = HUBSPOT_CONTACTS.apply({f: float("nan") for f in LEAD_FIELDS} | {"email": "a@b.co"})
     assert payload == {"email": "a@b.co"}
     assert not any(isinstance(v, float) and math.isnan(v) for v in payload.values())
+
+
+def test_the_mapping_knows_exactly_the_lead_fields_our_campaigns_carry() -> None:
+    # crm and data never import each other, so each keeps the list; this keeps the two the same.
+    from data.lead_columns import LEAD_FIELDS as CAMPAIGN_FIELDS
+
+    assert LEAD_FIELDS == CAMPAIGN_FIELDS

@@ -17,7 +17,7 @@ from crm.sandbox.server import SandboxHTTPServer
 from data import connections as connection_store
 from data.leads import leads_frame
 from data.models import PushRun
-from service import adapters, connections, push_mapping, push_results, runs
+from service import adapters, connections, history, push_mapping, push_results, runs
 from service.auth import SYSTEM, Actor, PermissionDenied
 from service.context import AppContext
 from service.push_launch import request_rows
@@ -146,7 +146,7 @@ def test_summary_tone(state: str, counts: tuple[int, int, int, int], tone: str) 
         created=created, updated=updated, skipped=skipped, failed=failed, api_calls=1, created_by="ann",
         object_name="contacts",
     )  # fmt: skip
-    assert push_results.view(run).tone == tone
+    assert history.run_row(run).tone == tone
 
 
 def test_sandbox_records_have_no_link(sqlite_demo_ctx: AppContext) -> None:
