@@ -9,7 +9,7 @@ executemany statements because a run holds up to 100,000 records.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,18 +18,12 @@ from sqlalchemy import JSON, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from data.db import upsert
-from data.models import ACTIVE_RUN_STATES, PushRecord, PushRun, SyncState, utcnow
+from data.models import ACTIVE_RUN_STATES, PushRecord, PushRun, utcnow
+from data.sync_state import IN_CHUNK, record_pushes
 
 RESULT_ACTIONS = ("created", "updated", "skipped", "failed")
 FINAL_STATES = ("completed", "partial", "failed", "interrupted", "cancelled")
 INSERT_CHUNK = 5_000  # rows per executemany: bounded memory for the parameter dicts
-IN_CHUNK = 900  # values per IN (...): under SQLite's old 999-variable limit, with room for the rest
-# Above this many keys last_pushed_hashes reads all the connection+object's SyncState in one query. With
-# 200,000 stored keys: 2,000 keys by IN 0.02 s (SQLite) / 0.1 s (PostgreSQL), the whole read 0.2-0.3 s;
-# but with stale PostgreSQL statistics an IN chunk may scan all of them (seen: 1.9 s a chunk), so IN is
-# kept to a few chunks and anything larger takes the one predictable scan.
-WHOLE_SCAN_THRESHOLD = 2_000
 
 _records = PushRecord.__table__
 _runs = PushRun.__table__
@@ -80,11 +74,6 @@ class RunLocked(Exception):
 
     def __str__(self) -> str:
         return f"A push of {self.source_label} to {self.provider} is already running (run #{self.run_id})"
-
-
-def email_key(email: str | None) -> str | None:
-    """The SyncState key of an email: trimmed and lower-cased (None for a blank one)."""
-    return (email or "").strip().lower() or None
 
 
 def _locked(session: Session, lock_key: str | None, error: IntegrityError) -> RunLocked | IntegrityError:
@@ -186,7 +175,7 @@ def record_results(
 ) -> dict[str, int]:
     """Give each still-pending record its final action, and count only what changed: re-recording a
     batch (a retry after a lost commit) changes nothing. Returns the counts added, per action. With
-    ``connection_id`` on a real run, created/updated rows refresh SyncState."""
+    ``connection_id`` on a real run, created/updated rows refresh SyncState (``data.sync_state``)."""
     by_index: dict[int, ResultRow] = {}
     for result in results:
         if str(result.action) not in RESULT_ACTIONS:
@@ -202,7 +191,10 @@ def record_results(
     if changes:
         session.execute(update(_runs).where(_runs.c.id == run_id).values(**changes))
     if connection_id is not None and pending:
-        _update_sync_state(session, run_id, connection_id, object_name, by_index, pending)
+        run = session.execute(select(_runs.c.dry_run, _runs.c.object_name).where(_runs.c.id == run_id)).one()
+        if not run.dry_run:
+            rows = {i: (email, digest, by_index[i]) for i, (email, digest) in pending.items()}
+            record_pushes(session, run_id, connection_id, object_name or run.object_name, rows)
     return {name: counts[name] for name in RESULT_ACTIONS}
 
 
@@ -239,32 +231,6 @@ def _lock_pending(
             if row.action == "pending":
                 found[row.row_index] = (row.email, row.payload_hash)
     return found
-
-
-def _update_sync_state(
-    session: Session,
-    run_id: int,
-    connection_id: int,
-    object_name: str | None,
-    by_index: dict[int, ResultRow],
-    pending: dict[int, tuple[str | None, str | None]],
-) -> None:
-    run = session.execute(select(_runs.c.dry_run, _runs.c.object_name).where(_runs.c.id == run_id)).one()
-    if run.dry_run:
-        return
-    now, rows = utcnow(), {}  # by key: the same key twice in one statement breaks ON CONFLICT
-    for index, (email, payload_hash) in sorted(pending.items()):
-        result, key = by_index[index], email_key(email)
-        if str(result.action) in ("created", "updated") and key and payload_hash:
-            rows[key] = {"connection_id": connection_id, "object_name": object_name or run.object_name,
-                         "email_key": key, "payload_hash": payload_hash, "crm_id": result.crm_id,
-                         "run_id": run_id, "pushed_at": now}  # fmt: skip
-    if rows:
-        keys, updated = (
-            ("connection_id", "object_name", "email_key"),
-            ("payload_hash", "crm_id", "run_id", "pushed_at"),
-        )
-        session.execute(upsert(session, SyncState.__table__, keys, updated), list(rows.values()))
 
 
 def final_state(created: int, updated: int, skipped: int, failed: int, total: int) -> str:
@@ -415,34 +381,6 @@ def list_runs(
     newest_first = (PushRun.started_at.desc(), PushRun.id.desc())
     stmt = select(PushRun).where(*conditions).order_by(*newest_first).offset(offset).limit(limit)
     return list(session.scalars(stmt.execution_options(populate_existing=True))), int(total)
-
-
-def last_pushed(
-    session: Session, connection_id: int, object_name: str, email_keys: Collection[str]
-) -> dict[str, tuple[str, str | None]]:
-    """email key -> (payload hash, CRM id) of its last successful push to this connection and object."""
-    wanted = {key for key in map(email_key, email_keys) if key}
-    base = select(SyncState.email_key, SyncState.payload_hash, SyncState.crm_id).where(
-        SyncState.connection_id == connection_id, SyncState.object_name == object_name
-    )
-    if len(wanted) > WHOLE_SCAN_THRESHOLD:
-        return {key: (digest, crm_id) for key, digest, crm_id in session.execute(base) if key in wanted}
-    keys, found = sorted(wanted), {}
-    for start in range(0, len(keys), IN_CHUNK):
-        chunk = keys[start : start + IN_CHUNK]
-        rows = session.execute(base.where(SyncState.email_key.in_(chunk)))
-        found.update({key: (digest, crm_id) for key, digest, crm_id in rows})
-    return found
-
-
-def last_pushed_hashes(
-    session: Session, connection_id: int, object_name: str, email_keys: Collection[str]
-) -> dict[str, str]:
-    """email key -> payload hash of its last successful push to this connection and object."""
-    return {
-        key: digest
-        for key, (digest, _) in last_pushed(session, connection_id, object_name, email_keys).items()
-    }
 
 
 def save_checks(session: Session, run_id: int, checks: Sequence[CheckRow]) -> None:

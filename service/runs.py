@@ -25,6 +25,7 @@ from crm.mapping import FieldMapping, parse_mapping, payload_hash
 from crm.model import LeadRecord, Progress, PushMode, PushSummary, RecordResult
 from crm.push import UNCHANGED, UNCHANGED_MESSAGE, PushOptions, run_push
 from data import runs as store
+from data import sync_state
 from data.lead_columns import LEAD_FIELDS
 from data.lead_errors import MERGED
 from data.leads import leads_frame
@@ -90,7 +91,7 @@ def create(ctx: AppContext, request: PushRequest) -> int:
         payload = request.mapping.apply(row)
         digest = payload_hash(request.object_name, payload)
         email = row.get("email") or None
-        last = previous.get(store.email_key(email) or "")
+        last = previous.get(sync_state.email_key(email) or "")
         if last is not None and last[0] == digest:
             # Decided now, so a re-push of an unchanged campaign stores no copy of the rows and sends none.
             outcome = store.ResultRow(index, "skipped", last[1], UNCHANGED, UNCHANGED_MESSAGE)
@@ -153,10 +154,10 @@ def _unchanged_candidates(
     left to the engine, which merges it into its last row; a forced full push skips nothing."""
     if request.force_full:
         return {}
-    keys = Counter(store.email_key(row.get("email")) for row in request.rows)
+    keys = Counter(sync_state.email_key(row.get("email")) for row in request.rows)
     unique = [key for key, count in keys.items() if key and count == 1]
     with ctx.db.session() as session:
-        return store.last_pushed(session, connection_id, request.object_name, unique)
+        return sync_state.last_pushed(session, connection_id, request.object_name, unique)
 
 
 class DbRecorder:
@@ -236,7 +237,7 @@ def execute(
         force = bool(run.options.get("force_full"))
         if not force and run.connection_id is not None:
             with ctx.db.session() as session:
-                previous = store.last_pushed_hashes(
+                previous = sync_state.last_pushed_hashes(
                     session, run.connection_id, run.object_name, [r.email for r in rows if r.email]
                 )
         options = PushOptions(mode=PushMode(run.mode), dry_run=run.dry_run, force_full=force)

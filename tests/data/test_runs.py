@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from data import runs
+from data import sync_state
 from data.db import Database
 from data.models import Campaign, Connection, PushRun, SyncState, utcnow
 from data.runs import (
@@ -28,7 +28,6 @@ from data.runs import (
     finish_run,
     get_run,
     heartbeat,
-    last_pushed_hashes,
     list_runs,
     mark_interrupted,
     pending_records,
@@ -196,7 +195,7 @@ def test_the_same_batch_recorded_twice_at_once_counts_once(database: Database) -
         assert get_run(session, run_id).created == 50
 
 
-def test_sync_state_upsert_and_last_pushed_hashes(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sync_state_upsert_and_last_pushed(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     connection_id = _connection(session)
     run = _run(session, rows=4, connection_id=connection_id)
     results = [
@@ -207,7 +206,7 @@ def test_sync_state_upsert_and_last_pushed_hashes(session: Session, monkeypatch:
     ]
     record_results(session, run.id, results, connection_id=connection_id)
     keys = ["lead0@example.com", "lead1@example.com", "lead2@example.com", "nobody@example.com"]
-    assert last_pushed_hashes(session, connection_id, "contacts", keys) == {
+    assert sync_state.last_pushed_hashes(session, connection_id, "contacts", keys) == {
         "lead0@example.com": "h0",
         "lead1@example.com": "h1",
     }
@@ -217,12 +216,15 @@ def test_sync_state_upsert_and_last_pushed_hashes(session: Session, monkeypatch:
     record_results(session, second.id, [ResultRow(0, "updated", "101")], connection_id=connection_id)
     state = session.get(SyncState, (connection_id, "contacts", "lead0@example.com"), populate_existing=True)
     assert (state.payload_hash, state.run_id, state.crm_id) == ("new-hash", second.id, "101")
-    monkeypatch.setattr(runs, "WHOLE_SCAN_THRESHOLD", 1)  # the large-set path must agree
-    assert last_pushed_hashes(session, connection_id, "contacts", keys) == {
+    assert sync_state.last_pushed(session, connection_id, "contacts", ["Lead1@Example.com "]) == {
+        "lead1@example.com": ("h1", "102")
+    }
+    monkeypatch.setattr(sync_state, "WHOLE_SCAN_THRESHOLD", 1)  # the large-set path must agree
+    assert sync_state.last_pushed_hashes(session, connection_id, "contacts", keys) == {
         "lead0@example.com": "new-hash",
         "lead1@example.com": "h1",
     }
-    assert last_pushed_hashes(session, connection_id, "Lead", keys) == {}
+    assert sync_state.last_pushed_hashes(session, connection_id, "Lead", keys) == {}
 
 
 def test_dry_runs_never_touch_sync_state(session: Session) -> None:
