@@ -103,7 +103,7 @@ def _actions(ctx: AppContext, actor: Actor, found: RunDetail) -> None:
     retry_reason = _why_no_retry(found)
     check_reason = history_status.can_check(found)
     with st.container(horizontal=True):
-        if run.state == "interrupted":
+        if run.state == "interrupted" and not history_status.resuming(run.id):  # no second click
             st.button(
                 "Resume",
                 key=f"history_resume_{run.id}",

@@ -84,6 +84,11 @@ def _resuming() -> set[int]:
     return set(st.session_state.get(RESUMING_KEY) or set())
 
 
+def resuming(run_id: int) -> bool:
+    """A resume of ``run_id`` was started from this session and no worker has reported on it yet."""
+    return run_id in _resuming()
+
+
 def _forget_resume(run_id: int) -> None:
     st.session_state[RESUMING_KEY] = _resuming() - {run_id}
 
