@@ -2,7 +2,7 @@
 
 A governor is shared by every call to one CRM account (``governor_for``), whatever thread or push makes
 the call, because the vendors count per account, not per push. Across processes (queue workers), the
-service layer swaps in a Redis-backed governor with the same two methods.
+service layer swaps in a Redis-backed governor with the same methods.
 """
 
 from __future__ import annotations
