@@ -21,6 +21,8 @@ IMPORT_SECONDS_MAX = 10.0  # A: a 100,000-row CSV imports in < 10 s
 IMPORT_AT_N = 100_000
 RSS_MB_MAX = 500.0  # A: a 100,000-lead push peaks under 500 MB RSS
 RSS_AT_N = 100_000
+PAGE_RERUN_MAX = 1.0  # A: a Push page rerun with 10,000 leads takes under 1 s
+PAGE_AT_N = 10_000
 CALLS_PER_LEAD_RATIO_MIN = 100.0  # P(a): >= 100x fewer calls per lead than the per-contact flow
 
 
@@ -116,9 +118,16 @@ def a_targets(m: Measurement) -> list[dict[str, Any]]:
                 med["wall_s"] < IMPORT_SECONDS_MAX if m["n"] == IMPORT_AT_N else None,
             )
         ]
-    if m["median"].get("skipped"):
-        return [_t("hook: Push page rerun", f"skipped: {m['median']['note']}", None)]
-    return [_t("hook: Push page rerun", f"{m['median']['wall_s']:.2f} s per rerun", None)]
+    med = m["median"]
+    slowest = max(med["wall_s"], med.get("filter_s", 0.0))
+    return [
+        _t(
+            f"Push page rerun < {PAGE_RERUN_MAX:g} s (N = {PAGE_AT_N:,})",
+            f"{med['wall_s']:.2f} s plain, {med.get('filter_s', float('nan')):.2f} s after a filter change; "
+            f"first load {med.get('select_s', float('nan')):.2f} s",
+            slowest < PAGE_RERUN_MAX if m["n"] == PAGE_AT_N else None,
+        )
+    ]
 
 
 def targets_for(m: Measurement) -> list[dict[str, Any]]:
