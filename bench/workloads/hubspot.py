@@ -131,17 +131,19 @@ def h2_service(spec: dict[str, Any]) -> dict[str, Any]:
                 )
 
             pid = spec.get("sandbox_pid")
-            phases = {
-                "first": _phase(ctx, url, pid, request()),
-                "unchanged": _phase(ctx, url, pid, request()),
-                "dry_run": _phase(ctx, url, pid, request(dry_run=True)),
-                "force_full": _phase(ctx, url, pid, request(force_full=True)),
+            options = {
+                "first": {},
+                "unchanged": {},
+                "dry_run": {"dry_run": True},
+                "force_full": {"force_full": True},
             }
+            wanted = spec.get("phases") or list(options)  # A-push-rss: the first push alone, for its memory
+            phases = {name: _phase(ctx, url, pid, request(**options[name])) for name in wanted}
         finally:
             ctx.close()
-    unchanged = phases["unchanged"]
+    headline = phases.get("unchanged") or phases[wanted[0]]
     return {
-        **{k: v for k, v in unchanged.items() if k not in ("created", "updated", "skipped", "failed")},
+        **{k: v for k, v in headline.items() if k not in ("created", "updated", "skipped", "failed")},
         "phases": phases,
         "concurrency": 4,
     }
