@@ -295,6 +295,8 @@ class SandboxApp:
         """Change options on a running sandbox (tests turn faults on mid-run)."""
         with self.lock:
             self.options = self.options.with_(**changes)
+            if "seed" in changes:  # a new seed restarts the fault sequence, so a run is repeatable
+                self.rng = random.Random(self.options.seed)  # nosec B311 - fault injection, not security
 
     def issue_token(self, prefix: str = "") -> str:
         token = prefix + secrets.token_urlsafe(24)

@@ -127,6 +127,19 @@ def test_fault_injection_is_reproducible_with_a_seed(
     envelope(answer.json(), "INTERNAL_ERROR")
 
 
+def test_a_seed_given_to_a_running_sandbox_restarts_its_fault_sequence(
+    app_factory: Factory, client_for: ClientFor
+) -> None:
+    app = app_factory()
+    sequences = []
+    for _ in range(2):
+        app.reset()
+        app.configure(fail_rate=0.5, fail_kinds=("500",), seed=7)  # as tests and POST /__sandbox/configure do
+        sequences.append(_statuses(app, client_for(app), 16))
+    assert sequences[0] == sequences[1]
+    assert {201, 500} <= set(sequences[0])
+
+
 def _oauth_token(app: HubSpotSandbox, client_for: ClientFor) -> str:
     public = client_for(app, token=None)
     location = public.get(
