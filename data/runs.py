@@ -28,6 +28,7 @@ INSERT_CHUNK = 5_000  # rows per executemany: bounded memory for the parameter d
 _records = PushRecord.__table__
 _runs = PushRun.__table__
 _JSON_OR_NULL = JSON(none_as_null=True)  # None becomes SQL NULL, as in a freshly inserted record
+PendingPayload = tuple[int, str | None, dict[str, Any], str | None]  # row index, email, payload, hash
 
 
 @dataclass(frozen=True)
@@ -321,6 +322,14 @@ def child_runs(session: Session, run_id: int) -> list[PushRun]:
 
 def pending_records(session: Session, run_id: int) -> list[PushRecord]:
     return run_records(session, run_id, action="pending")[0]
+
+
+def pending_payloads(session: Session, run_id: int) -> list[PendingPayload]:
+    """(row index, email, payload, payload hash) of the rows still to send, in row order: only what a
+    push needs, not whole records (a 100,000-row run's records cost hundreds of MB as objects)."""
+    columns = (_records.c.row_index, _records.c.email, _records.c.payload, _records.c.payload_hash)
+    stmt = select(*columns).where(_records.c.run_id == run_id, _records.c.action == "pending")
+    return [tuple(row) for row in session.execute(stmt.order_by(_records.c.row_index))]  # type: ignore[misc]
 
 
 def failed_records(session: Session, run_id: int) -> list[PushRecord]:
