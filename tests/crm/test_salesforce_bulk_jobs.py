@@ -21,7 +21,6 @@ from crm.model import (
     WriteOp,
 )
 from crm.push import MemoryRecorder
-from crm.salesforce import SalesforceAdapter
 from crm.salesforce_bulk import RESULT_UNKNOWN
 from crm.sandbox.salesforce import SalesforceSandbox
 
@@ -40,23 +39,12 @@ from tests.crm.salesforce_support import (  # noqa: E402
     push,
     sandbox_client,
     seed_records,
+    write_all,
 )
 
 pytest_plugins = ("tests.crm.salesforce_support",)
 
 SANDBOX_USER = "integration@crm-push.sandbox"
-
-
-def write_all(adapter: SalesforceAdapter, ops: Sequence[WriteOp]) -> dict[str, RecordResult]:
-    """``adapter.write`` bypassing the engine (and so our own validator); results by key."""
-    results = [r for batch in adapter.write(ops) for r in batch]
-    assert sorted(r.key for r in results) == sorted(op.key for op in ops), "one result per op"
-    return {r.key: r for r in results}
-
-
-def create_op(key: str, email: str, **properties: Any) -> WriteOp:
-    payload = {"Email": email, "LastName": f"Last {key}", "Company": f"Company {key}", **properties}
-    return WriteOp(key, email, WriteKind.CREATE, {k: v for k, v in payload.items() if v is not None})
 
 
 # ===== Bulk API 2.0: above ``bulk_threshold`` =============================================================

@@ -6,12 +6,11 @@ Pushes go through ``crm.push.run_push`` as the app drives them. Call counts come
 """
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from crm.model import Action, PushMode, RecordResult, WriteKind, WriteOp
+from crm.model import Action, PushMode, WriteKind, WriteOp
 from crm.push import PushOptions
 from crm.salesforce import COLLECTION_SIZE, SalesforceAdapter
 from crm.sandbox.salesforce import SalesforceSandbox
@@ -22,27 +21,17 @@ from tests.crm.salesforce_support import (  # noqa: E402
     RecordingTransport,
     SfAdapterFactory,
     assert_org_holds_exactly,
+    create_op,
     lead_rows,
     live_by_email,
     live_records,
     push,
     sandbox_client,
     seed_records,
+    write_all,
 )
 
 pytest_plugins = ("tests.crm.salesforce_support",)
-
-
-def write_all(adapter: SalesforceAdapter, ops: Sequence[WriteOp]) -> dict[str, RecordResult]:
-    """``adapter.write`` bypassing the engine (and so our own validator); results by key."""
-    results = [r for batch in adapter.write(ops) for r in batch]
-    assert sorted(r.key for r in results) == sorted(op.key for op in ops), "one result per op"
-    return {r.key: r for r in results}
-
-
-def create_op(key: str, email: str, **properties: Any) -> WriteOp:
-    payload = {"Email": email, "LastName": f"Last {key}", "Company": f"Company {key}", **properties}
-    return WriteOp(key, email, WriteKind.CREATE, {k: v for k, v in payload.items() if v is not None})
 
 
 # ----- pushes through sObject Collections ----------------------------------------------------------------
