@@ -7,6 +7,8 @@ A module of its own, with a name no other test directory uses, so test files can
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,10 +16,13 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.util import patch_config_options
 
+import service.context
 from data import users
 from data.db import Database
-from ui import auth
+from service.settings import KEYS
+from ui import auth, services
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 PASSWORD = "correct horse battery"  # every user the harness creates has it
@@ -31,6 +36,29 @@ def isolated_env(directory: Path) -> dict[str, str]:
         "CRM_SECRET_KEY": Fernet.generate_key().decode("ascii"),
         "CRM_COOKIE_KEY": secrets.token_urlsafe(32),
     }
+
+
+@contextmanager
+def isolated_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **extra_env: str) -> Iterator[AppHarness]:
+    """The body of every AppTest fixture: no setting from the shell, everything kept in ``tmp_path``,
+    a migrated database, cheap bcrypt, full exception details; the app's cache dropped afterwards."""
+    for name in (*KEYS, "CRM_LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    env = {**isolated_env(tmp_path), **extra_env}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(service.context, "SECRET_KEY_FILE", tmp_path / "secret.key")
+    monkeypatch.setattr(service.context, "COOKIE_KEY_FILE", tmp_path / "cookie.key")
+    monkeypatch.setattr(users, "BCRYPT_ROUNDS", 4)
+    database = Database(env["DATABASE_URL"])
+    database.upgrade()
+    try:
+        # config.toml shows users the exception type only; a failing test should show everything.
+        with patch_config_options({"client.showErrorDetails": "full"}):
+            yield AppHarness(env=env, db=database, monkeypatch=monkeypatch)
+    finally:
+        services.clear()
+        database.dispose()
 
 
 @dataclass

@@ -42,33 +42,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from app_harness import AppHarness, isolated_env
-from streamlit.testing.v1.util import patch_config_options
-
-import service.context
-from data import users
-from data.db import Database
-from service.settings import KEYS
-from ui import services
+from app_harness import AppHarness, isolated_app
 
 
 @pytest.fixture
 def crm_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppHarness]:
     """An isolated CRM Push for AppTest (see the module docstring)."""
-    for name in KEYS:
-        monkeypatch.delenv(name, raising=False)
-    env = isolated_env(tmp_path)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(service.context, "SECRET_KEY_FILE", tmp_path / "secret.key")
-    monkeypatch.setattr(service.context, "COOKIE_KEY_FILE", tmp_path / "cookie.key")
-    monkeypatch.setattr(users, "BCRYPT_ROUNDS", 4)
-    database = Database(env["DATABASE_URL"])
-    database.upgrade()
-    try:
-        # config.toml shows users the exception type only; a failing test should show everything.
-        with patch_config_options({"client.showErrorDetails": "full"}):
-            yield AppHarness(env=env, db=database, monkeypatch=monkeypatch)
-    finally:
-        services.clear()
-        database.dispose()
+    with isolated_app(tmp_path, monkeypatch) as harness:
+        yield harness

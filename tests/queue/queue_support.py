@@ -24,12 +24,12 @@ from sqlalchemy import select
 from crm.mapping import default_mapping
 from crm.sandbox.core import Request, Response, SandboxApp
 from data import runs as store
-from data.lead_import import import_campaign, prepare, read_table
 from data.leads import leads_frame
 from data.models import PushRecord, PushRun
 from service.auth import SYSTEM
 from service.context import AppContext
 from service.runs import PushRequest
+from tests.service.service_support import import_generated  # the same generated campaigns
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET_KEY = Fernet.generate_key().decode()
@@ -61,24 +61,6 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT_SECO
 
 
 # ----- campaigns and runs ----------------------------------------------------------------------------
-
-
-def lead_csv(count: int, domain: str) -> bytes:
-    lines = ["Email,First Name,Last Name,Company,Job Title,City,Lead Score,Lead Tier"]
-    for i in range(count):
-        tier = ("HOT", "WARM", "COOL")[i % 3]
-        person = f"Test{i},Person{i},Company {i % 37},Buyer,Springfield"
-        lines.append(f"lead{i:05d}@{domain},{person},{i % 100},{tier}")
-    return ("\n".join(lines) + "\n").encode()
-
-
-def import_generated(ctx: AppContext, name: str, count: int, domain: str) -> int:
-    """A campaign of ``count`` valid leads with unique emails at ``domain``; returns its id."""
-    parsed = read_table(lead_csv(count, domain), "generated.csv")
-    prepared = prepare(parsed, parsed.column_map)
-    assert not prepared.problems
-    with ctx.db.begin() as session:
-        return import_campaign(session, name=name, prepared=prepared).campaign_id
 
 
 def push_request(ctx: AppContext, campaign_id: int) -> PushRequest:

@@ -18,21 +18,15 @@ from pathlib import Path
 import pytest
 from security_support import HUBSPOT_CANARY, SALESFORCE_CANARY
 
-import service.context
 from crm import sandbox
 from crm.sandbox.core import SandboxOptions
 from crm.sandbox.server import SandboxHTTPServer, start_in_thread
-from data import users
 from data.crypto import SecretBox
-from data.db import Database
 from service.context import AppContext
-from service.settings import KEYS, Settings
+from service.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))  # the AppTest harness's helpers
-from app_harness import AppHarness, isolated_env
-from streamlit.testing.v1.util import patch_config_options
-
-from ui import services
+from app_harness import AppHarness, isolated_app
 
 TOKENS = {"hubspot": HUBSPOT_CANARY, "salesforce": SALESFORCE_CANARY}
 
@@ -76,22 +70,8 @@ def canary_servers(_canary_servers: dict[str, SandboxHTTPServer]) -> Iterator[di
 def secure_app(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, canary_servers: dict[str, SandboxHTTPServer]
 ) -> Iterator[AppHarness]:
-    for name in (*KEYS, "CRM_LOG_LEVEL"):
-        monkeypatch.delenv(name, raising=False)
-    env = {**isolated_env(tmp_path), "HUBSPOT_BASE_URL": canary_servers["hubspot"].base_url}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(service.context, "SECRET_KEY_FILE", tmp_path / "secret.key")
-    monkeypatch.setattr(service.context, "COOKIE_KEY_FILE", tmp_path / "cookie.key")
-    monkeypatch.setattr(users, "BCRYPT_ROUNDS", 4)
-    database = Database(env["DATABASE_URL"])
-    database.upgrade()
-    try:
-        with patch_config_options({"client.showErrorDetails": "full"}):
-            yield AppHarness(env=env, db=database, monkeypatch=monkeypatch)
-    finally:
-        services.clear()
-        database.dispose()
+    with isolated_app(tmp_path, monkeypatch, HUBSPOT_BASE_URL=canary_servers["hubspot"].base_url) as harness:
+        yield harness
 
 
 @pytest.fixture
