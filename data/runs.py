@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import JSON, Row, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,6 @@ INSERT_CHUNK = 5_000  # rows per executemany: bounded memory for the parameter d
 _records = PushRecord.__table__
 _runs = PushRun.__table__
 _JSON_OR_NULL = JSON(none_as_null=True)  # None becomes SQL NULL, as in a freshly inserted record
-PendingPayload = tuple[int, str | None, dict[str, Any], str | None]  # row index, email, payload, hash
 
 
 @dataclass(frozen=True)
@@ -320,16 +319,12 @@ def child_runs(session: Session, run_id: int) -> list[PushRun]:
     return list(session.scalars(stmt.execution_options(populate_existing=True)))
 
 
-def pending_records(session: Session, run_id: int) -> list[PushRecord]:
-    return run_records(session, run_id, action="pending")[0]
-
-
-def pending_payloads(session: Session, run_id: int) -> list[PendingPayload]:
-    """(row index, email, payload, payload hash) of the rows still to send, in row order: only what a
+def pending_records(session: Session, run_id: int) -> Sequence[Row[Any]]:
+    """The rows still to send, in row order, as (row_index, email, payload, payload_hash): only what a
     push needs, not whole records (a 100,000-row run's records cost hundreds of MB as objects)."""
     columns = (_records.c.row_index, _records.c.email, _records.c.payload, _records.c.payload_hash)
     stmt = select(*columns).where(_records.c.run_id == run_id, _records.c.action == "pending")
-    return [tuple(row) for row in session.execute(stmt.order_by(_records.c.row_index))]  # type: ignore[misc]
+    return session.execute(stmt.order_by(_records.c.row_index)).all()
 
 
 def failed_records(session: Session, run_id: int) -> list[PushRecord]:

@@ -227,9 +227,9 @@ def execute(
         run = store.get_run(session, run_id)
         if run is None:  # claimed just now, so only a concurrent delete gets here
             return None
-        pending = store.pending_payloads(session, run_id)
-    rows = [LeadRecord(str(index), email or "", payload, digest) for index, email, payload, digest in pending]
-    del pending
+        pending = store.pending_records(session, run_id)
+    rows = [LeadRecord(str(r.row_index), r.email or "", r.payload, r.payload_hash) for r in pending]
+    del pending  # the push keeps its own list; 100,000 rows twice would double the peak
     recorder = DbRecorder(ctx, run)
     adapter = None
     try:
