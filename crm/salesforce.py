@@ -195,7 +195,8 @@ class SalesforceAdapter(ApiAdapter):
 
     def _note_usage(self, response: httpx.Response) -> None:
         usage = parse_usage(response.headers.get(LIMIT_HEADER))
-        if usage:
+        # Answers of concurrent calls arrive in any order: an older count must not replace a newer one.
+        if usage and usage.get("used", 0) >= self._usage.get("used", -1):
             self._usage = usage
 
     def _parallel(self, fn: Callable[[str], Any], items: Sequence[str]) -> Iterator[Any]:
